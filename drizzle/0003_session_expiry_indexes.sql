@@ -1,0 +1,2 @@
+CREATE INDEX "sessions_expires_idx" ON "vottery"."sessions" USING btree ("expires_at");--> statement-breakpoint
+CREATE INDEX "sessions_idle_expires_idx" ON "vottery"."sessions" USING btree ("idle_expires_at");

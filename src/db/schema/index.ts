@@ -1,0 +1,6 @@
+export * from './vottery.js'
+export * from './users.js'
+export * from './devices.js'
+export * from './auth.js'
+export * from './crypto.js'
+export * from './audit.js'

@@ -1,0 +1,96 @@
+import t from 'tap'
+import { startBrowserRig } from './harness.js'
+
+t.test('a newcomer walks the demo page in Chromium with a virtual platform authenticator', async (t) => {
+  const rig = await startBrowserRig(t)
+  if (!rig) return
+  await rig.addPerson({ email: 'ada@example.com', phone: '+14155552671', firstName: 'Ada', lastName: 'Lovelace' })
+  const { page } = rig
+  await page.goto(`${rig.origin}/demo/`)
+  await rig.screenshot('01-email')
+
+  await page.fill('#email', 'ada@example.com')
+  await page.click('#send-email')
+  await page.waitForSelector('#email-code-form:not([hidden])')
+  const mailCode = (await rig.smtp.waitForMail('ada@example.com')) && rig.smtp.lastCode('ada@example.com')!
+  await page.fill('#email-code', mailCode)
+  await page.click('#verify-email')
+  await page.waitForSelector('#step-sms:not([hidden])')
+  await rig.screenshot('02-phone')
+
+  await page.fill('#phone', '+1 415 555 2671')
+  await page.click('#send-sms')
+  await page.waitForSelector('#sms-code-form:not([hidden])')
+  await rig.twilio.waitForMessage('+14155552671')
+  await page.fill('#sms-code', rig.twilio.lastCode('+14155552671')!)
+  await page.click('#verify-sms')
+  await page.waitForSelector('#step-biometric:not([hidden])')
+  await page.waitForSelector('#compatibility:not(:empty)')
+  t.match(await page.textContent('#compatibility'), /^Ready: Chrome/, 'the compatibility check says this browser can finish')
+  await rig.screenshot('03-passkey')
+
+  await page.fill('#device-name', 'Test laptop')
+  await page.click('#register-passkey')
+  await page.waitForSelector('#dashboard:not([hidden])')
+  await page.waitForSelector('#sessions > li')
+  t.match(await page.textContent('#whoami'), /Ada Lovelace — a\*\*\*@example\.com, \+1\*\*\*\*\*\*2671; roles: voter/)
+  t.match(await page.textContent('#device-info'), /Test laptop: desktop, Linux/)
+  await page.waitForSelector('#devices > li')
+  t.same(await page.locator('#devices li').allTextContents(), ['Test laptop (this one) — Linux / Chrome, passkey: yes'], 'my devices: this one, with its passkey')
+  const credentials = await rig.cdp.send('WebAuthn.getCredentials', { authenticatorId: rig.authenticatorId })
+  t.equal(credentials.credentials.length, 1, 'one passkey in the platform authenticator')
+  t.equal(credentials.credentials[0]!.isResidentCredential, true, 'discoverable')
+  await rig.screenshot('04-dashboard')
+  const cookies = await page.context().cookies()
+  t.ok(cookies.find((c) => c.name === 'vt_refresh' && c.httpOnly && c.path === '/api/auth'), 'refresh cookie set, HttpOnly, Path=/api/auth')
+
+  await page.click('#logout')
+  await page.waitForSelector('#step-email:not([hidden])')
+  await rig.screenshot('05-logged-out')
+
+  await page.click('#passkey-login')
+  await page.waitForSelector('#dashboard:not([hidden])')
+  await page.locator('#whoami', { hasText: 'Ada' }).waitFor()
+  await page.waitForSelector('#devices > li')
+  t.same(await page.locator('#devices li').allTextContents(), ['Test laptop (this one) — Linux / Chrome, passkey: yes'], 'the same device after the passkey login')
+  await rig.screenshot('06-passkey-login')
+  t.equal(await page.textContent('#error'), '', 'no error shown on the way')
+  const sessions = await rig.database.query<{ revoked_at: Date | null }>('select revoked_at from vottery.sessions order by created_at')
+  t.equal(sessions.length, 2, 'one session from onboarding, one from the passkey login')
+  t.ok(sessions[0]!.revoked_at, 'the logged-out session is revoked')
+  t.equal(sessions[1]!.revoked_at, null)
+})
+
+t.test("the server's own user-verification check, proven through a real browser response", async (t) => {
+  const rig = await startBrowserRig(t)
+  if (!rig) return
+  await rig.addPerson({ email: 'alan@example.com', phone: '+14155550199', firstName: 'Alan', lastName: 'Turing' })
+  const { page } = rig
+  await page.goto(`${rig.origin}/demo/`)
+  await page.fill('#email', 'alan@example.com')
+  await page.click('#send-email')
+  await page.waitForSelector('#email-code-form:not([hidden])')
+  await rig.smtp.waitForMail('alan@example.com')
+  await page.fill('#email-code', rig.smtp.lastCode('alan@example.com')!)
+  await page.click('#verify-email')
+  await page.waitForSelector('#step-sms:not([hidden])')
+  await page.fill('#phone', '+14155550199')
+  await page.click('#send-sms')
+  await page.waitForSelector('#sms-code-form:not([hidden])')
+  await rig.twilio.waitForMessage('+14155550199')
+  await page.fill('#sms-code', rig.twilio.lastCode('+14155550199')!)
+  await page.click('#verify-sms')
+  await page.waitForSelector('#step-biometric:not([hidden])')
+  // Chromium refuses to register without user verification, so keep it on and clear the UV flag in the response.
+  await rig.cdp.send('WebAuthn.setResponseOverrideBits', { authenticatorId: rig.authenticatorId, isBadUV: true })
+  const refusal = page.waitForResponse((response) => response.url().endsWith('/api/auth/capture-biometric'))
+  await page.click('#register-passkey')
+  const reply = await refusal
+  t.equal(reply.status(), 400)
+  t.equal((await reply.json()).code, 'user_verification_required')
+  await page.waitForSelector('#error:not(:empty)')
+  t.match(await page.textContent('#error'), /verif/i, 'the page shows the refusal')
+  await rig.screenshot('07-uv-refused')
+  const users = await rig.database.query('select id from vottery.users')
+  t.equal(users.length, 0, 'nobody was created')
+})
