@@ -1,4 +1,5 @@
 import type { Executor } from '../../db/client.js'
+import { describeCause } from '../../errors.js'
 import type { Device } from '../../db/schema/index.js'
 import type { Geoip } from '../../adapters/geoip.js'
 import type { AuditEventInput } from '../users/audit.js'
@@ -42,6 +43,24 @@ const USER_AGENT_MAX = 512
 export function newCountryEvent(input: { userId: string; deviceId: string; country: string; ip: string; via: SightingKind }): AuditEventInput {
   return { type: 'device.new_country', userId: input.userId, ip: input.ip, data: { device: input.deviceId, country: input.country, via: input.via } }
 }
+
+/**
+ * Re-binds by fingerprint inside a savepoint. A concurrent sighting from the same browser that has just
+ * created the device for this cookie (and was not yet committed when the re-bind looked) makes the move
+ * collide on the (user, cookie) index; then that device is this browser's, there is nothing to re-bind, and
+ * the caller's upsert refreshes it, instead of the collision aborting the caller's whole transaction.
+ */
+async function rebindUnlessTaken(tx: Executor, sighting: Parameters<typeof repo.rebindByFingerprint>[1]): Promise<Device | undefined> {
+  try {
+    return await tx.transaction((savepoint) => repo.rebindByFingerprint(savepoint, sighting))
+  } catch (error) {
+    if (describeCause(error) === UNIQUE_VIOLATION) return undefined
+    throw error
+  }
+}
+
+/** PostgreSQL's SQLSTATE for a duplicate key. */
+const UNIQUE_VIOLATION = '23505'
 
 /**
  * What other modules call as `fastify.devices`: the record of a user's devices, one per `vt_device`
@@ -91,7 +110,7 @@ export class DeviceService {
       } : undefined,
     }
     const rebound = fingerprintHash && sighting.declared
-      ? await repo.rebindByFingerprint(tx, { ...sighting, declared: { ...sighting.declared, fingerprintHash } })
+      ? await rebindUnlessTaken(tx, { ...sighting, declared: { ...sighting.declared, fingerprintHash } })
       : undefined
     const device = rebound ?? await repo.upsertDevice(tx, sighting)
     const noted = device.country ? await repo.noteCountry(tx, device.userId, device.country) : null

@@ -1,10 +1,12 @@
 import t, { type Test } from 'tap'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import { Device, startRig, type Rig } from '../../fixtures/onboarding.js'
 import { SoftwareAuthenticator } from '../../fixtures/authenticator.js'
 import { writeMmdb } from '../../fixtures/mmdb.js'
+import { usingPostgres } from '../../helper.js'
 
 const ADA = { email: 'ada@example.com', phone: '+14155552671' }
 const BOB = { email: 'bob@example.com', phone: '+14155550100' }
@@ -118,6 +120,48 @@ t.test('a refresh records the device\'s last address, time and location, even wi
   t.ok(time(after!.last_seen_at) >= time(before!.last_seen_at))
   const [session] = await rig.database.query<{ ip: string }>('select ip from vottery.sessions where id = $1', [ada.sessionId])
   t.equal(session!.ip, '198.51.100.20', 'the session moved with it')
+})
+
+t.test('fingerprint: a re-bind that meets the same browser\'s device just being created takes that device, without an error', {
+  skip: usingPostgres ? false : 'needs PostgreSQL: two transactions open at once',
+}, async (t) => {
+  const rig = await startRig(t)
+  await rig.addPerson(ADA)
+  const ada = await rig.device().onboard(ADA, new SoftwareAuthenticator(), { fingerprint: 'fp-laptop' })
+  const cookieHash = 'c'.repeat(43)
+  const sighting = { userId: ada.userId, cookieHash, ip: '203.0.113.10' }
+
+  // The same browser, with a new cookie, signs in twice at once: first without declaring anything (a new
+  // device for the new cookie, not committed yet)...
+  let commit!: () => void
+  const committing = new Promise<void>((resolve) => { commit = resolve })
+  let created!: () => void
+  const inserted = new Promise<void>((resolve) => { created = resolve })
+  const first = rig.database.db.transaction(async (tx) => {
+    const seen = await rig.app.devices.recordSighting(tx, sighting)
+    created()
+    await committing
+    return seen
+  })
+  await inserted
+  // ...then declaring the laptop's fingerprint: moving the laptop to the new cookie waits on the first one's row.
+  const second = rig.database.db.transaction((tx) => rig.app.devices.recordSighting(tx, { ...sighting, declared: { fingerprint: 'fp-laptop' } }))
+  let waiting = false
+  for (let i = 0; i < 250 && !waiting; i++) {
+    const [row] = await rig.database.query<{ n: number }>(
+      "select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'")
+    waiting = row!.n > 0
+    if (!waiting) await sleep(20)
+  }
+  t.ok(waiting, 'the re-bind waits on the device being created')
+  commit()
+
+  const [a, b] = await Promise.all([first, second])
+  t.equal(b.device.id, a.device.id, 'the second sign-in is on the device the first one created')
+  t.equal(b.rebound, false)
+  const rows = await rig.database.query<{ id: string; cookie_hash: string }>('select id, cookie_hash from vottery.devices where user_id = $1 order by first_seen_at', [ada.userId])
+  t.same(rows.map((r) => r.id), [ada.deviceId, a.device.id], 'the laptop stays where it was, beside the new device')
+  t.not(rows[0]!.cookie_hash, cookieHash, 'still on its own cookie')
 })
 
 t.test('fingerprint: a browser that lost its cookie is recognised as the device it was, never as another user\'s', async (t) => {
