@@ -93,6 +93,8 @@ function watch(socket: Socket, replyTimeoutMs: number): Socket {
   let flushed = false
   let established = false
   let timer: NodeJS.Timeout | null = null
+  /** Replies read so far (any chunk): tells whether one was read while the drop waited a turn. */
+  let heard = 0
   const busy = () => !sent.lost && !received.lost && (owed > 0 || flushed)
   const stop = () => {
     if (timer) clearTimeout(timer)
@@ -100,12 +102,20 @@ function watch(socket: Socket, replyTimeoutMs: number): Socket {
   }
   const start = () => {
     stop()
-    timer = setTimeout(() => {
-      // Once the server has spoken, a plain close (see below); before, an error, which fails the connect.
-      if (established) socket.destroy()
-      else socket.destroy(new DatabaseReplyTimeout(replyTimeoutMs))
+    const fired: NodeJS.Timeout = setTimeout(() => {
+      // An event loop held up for longer than the timeout (a loaded machine) runs due timers before it reads the
+      // sockets, so the reply may be waiting unread: let this turn's I/O be read first (setImmediate runs after
+      // it), and drop the connection only if that brought nothing.
+      const before = heard
+      setImmediate(() => {
+        if (heard !== before || timer !== fired || socket.destroyed) return
+        // Once the server has spoken, a plain close (see below); before, an error, which fails the connect.
+        if (established) socket.destroy()
+        else socket.destroy(new DatabaseReplyTimeout(replyTimeoutMs))
+      })
     }, replyTimeoutMs)
-    timer.unref()
+    fired.unref()
+    timer = fired
   }
   const sent = new MessageCounter(true, (type) => {
     if (type === 'startup' || type === QUERY || type === SYNC) owed++
@@ -126,6 +136,7 @@ function watch(socket: Socket, replyTimeoutMs: number): Socket {
   // The server never speaks before the client's startup message, so nothing is missed by listening here.
   socket.on('data', (chunk: Buffer) => {
     established = true
+    heard++
     received.push(chunk)
     if (busy()) start()
     else stop()
