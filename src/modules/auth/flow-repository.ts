@@ -1,5 +1,5 @@
-import { and, desc, eq, gt, inArray, isNull, lt, ne, sql, TransactionRollbackError } from 'drizzle-orm'
-import type { Executor } from '../../db/client.js'
+import { and, desc, eq, gt, inArray, isNull, lt, sql, TransactionRollbackError } from 'drizzle-orm'
+import { rowsOf, type Executor } from '../../db/client.js'
 import { otpCodes, verificationFlows, type OtpCode, type VerificationFlow } from '../../db/schema/index.js'
 
 export type Channel = 'email' | 'sms'
@@ -63,13 +63,17 @@ export async function insertCode(db: Executor, values: typeof otpCodes.$inferIns
   return code!
 }
 
-/** The provider took the message: the new code is live and every older code of the channel is dead. */
+/**
+ * The provider took the message: the new code is live and every older code of the channel is dead. One
+ * statement (so atomic without a transaction of its own): the two updates touch different rows.
+ */
 export async function markCodeSent(db: Executor, code: OtpCode): Promise<void> {
-  await db.transaction(async (tx) => {
-    await tx.update(otpCodes).set({ sentAt: sql`now()` }).where(eq(otpCodes.id, code.id))
-    await tx.update(otpCodes).set({ invalidatedAt: sql`now()` })
-      .where(and(eq(otpCodes.flowId, code.flowId), eq(otpCodes.channel, code.channel), ne(otpCodes.id, code.id), isNull(otpCodes.invalidatedAt)))
-  })
+  await db.execute(sql`
+    with sent as (
+      update ${otpCodes} set sent_at = now() where id = ${code.id}::uuid returning id
+    )
+    update ${otpCodes} set invalidated_at = now()
+    where flow_id = ${code.flowId}::uuid and channel = ${code.channel}::text and id <> ${code.id}::uuid and invalidated_at is null`)
 }
 
 /** A flow whose first send failed: nobody holds its id (its codes go with it). */
@@ -137,26 +141,28 @@ Promise<{ codeFailures: number; flowFailures: number } | null> {
 }
 
 /**
- * Uses the code and marks the channel verified in one transaction. The conditional update is the
- * single winner of parallel verifications with the right code.
+ * Uses the code and marks the channel verified, in one statement (atomic without a transaction of its own).
+ * The conditional update of the code is the single winner of parallel verifications with the right code;
+ * the flow is marked only through it. Returns the flow as it now is, or null when the code was spent.
  */
 export async function consumeCode(db: Executor, code: OtpCode, flow: VerificationFlow, codeCap: number, phoneHmac: string | null):
 Promise<VerificationFlow | null> {
-  return db.transaction(async (tx) => {
-    const [used] = await tx.update(otpCodes).set({ usedAt: sql`now()` })
-      .where(and(
-        eq(otpCodes.id, code.id),
-        isNull(otpCodes.usedAt),
-        isNull(otpCodes.invalidatedAt),
-        lt(otpCodes.failedAttempts, codeCap),
-        gt(otpCodes.expiresAt, sql`now()`),
-      ))
-      .returning({ id: otpCodes.id })
-    if (!used) return null
-    const [updated] = await tx.update(verificationFlows)
-      .set(code.channel === 'email' ? { emailVerifiedAt: sql`now()` } : { phoneVerifiedAt: sql`now()`, phoneHmac })
-      .where(eq(verificationFlows.id, flow.id))
-      .returning()
-    return updated ?? null
-  })
+  const verified = code.channel === 'email'
+    ? sql`email_verified_at = now()`
+    : sql`phone_verified_at = now(), phone_hmac = ${phoneHmac}::text`
+  const result = await db.execute(sql`
+    with used as (
+      update ${otpCodes} set used_at = now()
+      where id = ${code.id}::uuid and used_at is null and invalidated_at is null
+        and failed_attempts < ${codeCap}::int and expires_at > now()
+      returning flow_id
+    )
+    update ${verificationFlows} set ${verified}
+    where id = ${flow.id}::uuid and id = (select flow_id from used)
+    returning (extract(epoch from email_verified_at) * 1000)::float8 as "emailVerifiedAt",
+      (extract(epoch from phone_verified_at) * 1000)::float8 as "phoneVerifiedAt", phone_hmac as "phoneHmac"`)
+  const [row] = rowsOf<{ emailVerifiedAt: number | null; phoneVerifiedAt: number | null; phoneHmac: string | null }>(result)
+  if (!row) return null
+  const at = (ms: number | null) => (ms === null ? null : new Date(ms))
+  return { ...flow, emailVerifiedAt: at(row.emailVerifiedAt), phoneVerifiedAt: at(row.phoneVerifiedAt), phoneHmac: row.phoneHmac }
 }
