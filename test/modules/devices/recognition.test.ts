@@ -147,7 +147,7 @@ t.test('fingerprint: a re-bind that meets the same browser\'s device just being 
   // ...then declaring the laptop's fingerprint: moving the laptop to the new cookie waits on the first one's row.
   const second = rig.database.db.transaction((tx) => rig.app.devices.recordSighting(tx, { ...sighting, declared: { fingerprint: 'fp-laptop' } }))
   let waiting = false
-  for (let i = 0; i < 250 && !waiting; i++) {
+  for (let i = 0; i < 1500 && !waiting; i++) {
     const [row] = await rig.database.query<{ n: number }>(
       "select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'")
     waiting = row!.n > 0
