@@ -1,5 +1,5 @@
 import { and, desc, eq, gt, inArray, isNull, lt, sql, TransactionRollbackError } from 'drizzle-orm'
-import { rowsOf, type Executor } from '../../db/client.js'
+import type { Executor } from '../../db/client.js'
 import { otpCodes, verificationFlows, type OtpCode, type VerificationFlow } from '../../db/schema/index.js'
 
 export type Channel = 'email' | 'sms'
@@ -147,22 +147,14 @@ Promise<{ codeFailures: number; flowFailures: number } | null> {
  */
 export async function consumeCode(db: Executor, code: OtpCode, flow: VerificationFlow, codeCap: number, phoneHmac: string | null):
 Promise<VerificationFlow | null> {
-  const verified = code.channel === 'email'
-    ? sql`email_verified_at = now()`
-    : sql`phone_verified_at = now(), phone_hmac = ${phoneHmac}::text`
-  const result = await db.execute(sql`
-    with used as (
-      update ${otpCodes} set used_at = now()
-      where id = ${code.id}::uuid and used_at is null and invalidated_at is null
-        and failed_attempts < ${codeCap}::int and expires_at > now()
-      returning flow_id
-    )
-    update ${verificationFlows} set ${verified}
-    where id = ${flow.id}::uuid and id = (select flow_id from used)
-    returning (extract(epoch from email_verified_at) * 1000)::float8 as "emailVerifiedAt",
-      (extract(epoch from phone_verified_at) * 1000)::float8 as "phoneVerifiedAt", phone_hmac as "phoneHmac"`)
-  const [row] = rowsOf<{ emailVerifiedAt: number | null; phoneVerifiedAt: number | null; phoneHmac: string | null }>(result)
-  if (!row) return null
-  const at = (ms: number | null) => (ms === null ? null : new Date(ms))
-  return { ...flow, emailVerifiedAt: at(row.emailVerifiedAt), phoneVerifiedAt: at(row.phoneVerifiedAt), phoneHmac: row.phoneHmac }
+  const used = db.$with('used', { flowId: otpCodes.flowId }).as(sql`
+    update ${otpCodes} set used_at = now()
+    where id = ${code.id}::uuid and used_at is null and invalidated_at is null
+      and failed_attempts < ${codeCap}::int and expires_at > now()
+    returning flow_id`)
+  const [updated] = await db.with(used).update(verificationFlows)
+    .set(code.channel === 'email' ? { emailVerifiedAt: sql`now()` } : { phoneVerifiedAt: sql`now()`, phoneHmac })
+    .where(and(eq(verificationFlows.id, flow.id), eq(verificationFlows.id, sql`(select flow_id from ${used})`)))
+    .returning()
+  return updated ?? null
 }
