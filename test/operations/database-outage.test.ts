@@ -89,7 +89,8 @@ t.test('database outage under load: prompt 503s, readiness 503, recovery, nothin
   async function observe(
     route: string,
     send: () => Promise<LightMyRequestResponse>,
-    excuse: (reply: LightMyRequestResponse, code: string | undefined) => string | undefined = () => undefined,
+    /** A refusal with this code is excused, for this reason (see `Outcome.excuse`). */
+    excused?: { code: string; because: string },
   ): Promise<LightMyRequestResponse | null> {
     const inPhase = phase
     let timer: NodeJS.Timeout | undefined
@@ -112,7 +113,7 @@ t.test('database outage under load: prompt 503s, readiness 503, recovery, nothin
       phase: inPhase, endPhase: phase, route, status: reply.statusCode, code, problems, reqId: reply.headers['x-request-id'] as string,
       retryAfter: reply.headers['retry-after'] as string | undefined,
       body: reply.statusCode >= 500 ? reply.body : undefined,
-      excuse: reply.statusCode >= 400 ? excuse(reply, code) : undefined,
+      excuse: excused && reply.statusCode >= 400 && code === excused.code ? excused.because : undefined,
     })
     return reply
   }
@@ -154,8 +155,7 @@ t.test('database outage under load: prompt 503s, readiness 503, recovery, nothin
      * `after` was lost.
      */
     async send(route: string, send: () => Promise<LightMyRequestResponse>, excused?: { code: string; after: string; because: string }) {
-      const wasLost = excused !== undefined && this.lost.has(excused.after)
-      const reply = await observe(route, send, (_, code) => wasLost && code === excused?.code ? excused.because : undefined)
+      const reply = await observe(route, send, excused && this.lost.has(excused.after) ? excused : undefined)
       if (reply === null || reply.statusCode >= 500) this.lost.add(route)
       return reply
     }
@@ -259,18 +259,17 @@ t.test('database outage under load: prompt 503s, readiness 503, recovery, nothin
               break
             case 1:
               reply = await this.send('refresh-token', () => b.refresh(), RETRIED_REFRESH)
-              if (reply?.statusCode === 200) this.access = reply.json().accessToken
               break
             case 2:
               reply = await this.send('sessions', () => b.get('/api/sessions', headers))
               break
             default:
               reply = await this.passkeySignIn()
-              if (reply?.statusCode === 200) this.access = reply.json().accessToken
           }
           if (reply?.statusCode === 401) this.signedOut = true
-          // A new token pair: whatever a lost refresh did, this browser no longer holds its token.
-          if (reply?.statusCode === 200 && reply.json().accessToken) { this.signedOut = false; this.lost.delete('refresh-token') }
+          // A new token pair (refresh or sign-in): whatever a lost refresh did, this browser no longer holds its token.
+          const accessToken = reply?.statusCode === 200 ? reply.json().accessToken as string | undefined : undefined
+          if (accessToken) { this.access = accessToken; this.signedOut = false; this.lost.delete('refresh-token') }
         }
       }
     }
